@@ -1,0 +1,33 @@
+"""Liveness and readiness endpoints for load balancers and orchestrators."""
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from commerce.errors import PROBLEM_CONTENT_TYPE, problem_body
+from commerce.health import check_dependencies
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 while the process runs; touches no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 when PostgreSQL, Redis, Kafka and OpenSearch all answer, else 503 naming each one down."""
+    services = check_dependencies()
+    down = sorted(name for name, result in services.items() if result["status"] != "up")
+    if not down:
+        return JsonResponse({"status": "ready", "services": services})
+
+    body = problem_body(
+        status=503,
+        code="dependencies_unavailable",
+        detail=f"Not ready: {', '.join(down)} down.",
+        instance=request.path,
+        hint="Start the listed services (make stack-up) and retry.",
+        extra={"down": down, "services": services},
+    )
+    response = JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+    response["Retry-After"] = "5"
+    return response
