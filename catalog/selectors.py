@@ -1,6 +1,10 @@
 """Read side of the catalog for the storefront API."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from catalog.models import Category, Product, ProductImage, ProductVariant
@@ -33,3 +37,39 @@ def filter_in_stock(queryset: QuerySet[Product], in_stock: bool) -> QuerySet[Pro
 
 def categories() -> QuerySet[Category]:
     return Category.objects.order_by("path")
+
+
+@dataclass(frozen=True)
+class VariantPrice:
+    """A variant's current price as PostgreSQL stores it: what cart and checkout price from."""
+
+    sku: str
+    price: Decimal
+    currency: str
+    product_id: int
+    product_handle: str
+    product_title: str
+    variant_title: str
+    published: bool
+
+
+def variant_prices(skus: Iterable[str]) -> dict[str, VariantPrice]:
+    """Return current prices for the given SKUs from PostgreSQL; unknown SKUs are absent from the result.
+
+    Never reads a cache or the search index: callers use it to decide what a
+    shopper pays.
+    """
+    variants = ProductVariant.objects.filter(sku__in=list(skus)).select_related("product")
+    return {
+        variant.sku: VariantPrice(
+            sku=variant.sku,
+            price=variant.price,
+            currency=variant.currency,
+            product_id=variant.product_id,
+            product_handle=variant.product.handle,
+            product_title=variant.product.title,
+            variant_title=variant.title,
+            published=variant.product.published,
+        )
+        for variant in variants
+    }

@@ -6,6 +6,7 @@ and 500 pages are translated here, in one place, so clients can rely on the
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -102,8 +103,19 @@ def problem_body(
     if hint:
         body["hint"] = hint
     if extra:
-        body.update(extra)
+        body.update(_money_as_strings(extra))
     return body
+
+
+def _money_as_strings(value: Any) -> Any:
+    """Render Decimals as strings: DRF's JSON encoder would turn them into floats and lose cents."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _money_as_strings(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_money_as_strings(item) for item in value]
+    return value
 
 
 def _drf_problem(exc: drf_exceptions.APIException, path: str) -> tuple[dict[str, Any], dict[str, str]]:

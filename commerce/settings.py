@@ -118,12 +118,46 @@ CELERY_BEAT_SCHEDULE = {
         "task": "commerce.tasks.record_worker_heartbeat",
         "schedule": float(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "10")),
     },
+    # The inventory entries expire after one interval, so a worker that was down
+    # does not come back to a queue of stale copies of the same periodic task.
+    "inventory-expire-reservations": {
+        "task": "inventory.tasks.expire_reservations",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "inventory-reconcile": {
+        "task": "inventory.tasks.reconcile_inventory",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+    "orders-expire-overdue": {"task": "orders.tasks.expire_overdue_orders", "schedule": 10.0},
+    "payments-reconcile": {"task": "payments.tasks.reconcile_payments", "schedule": 60.0},
+    "commerce-purge-idempotency-keys": {"task": "commerce.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 # --- Catalog --------------------------------------------------------------
 
 # Shopify's product export carries no currency, so imports price in this one.
 CATALOG_CURRENCY = os.environ.get("CATALOG_CURRENCY", "USD")
+
+# --- Cart, checkout and payments --------------------------------------------
+
+CART_MAX_LINE_QUANTITY = int(os.environ.get("CART_MAX_LINE_QUANTITY", "100"))
+CART_MAX_LINES = int(os.environ.get("CART_MAX_LINES", "100"))
+# How long a placed order waits for payment before it expires and releases its stock.
+ORDER_PAYMENT_WINDOW_SECONDS = int(os.environ.get("ORDER_PAYMENT_WINDOW_SECONDS", "900"))
+# Extra life of a checkout's reservation beyond the payment window (see orders.services.checkout).
+RESERVATION_GRACE_SECONDS = int(os.environ.get("RESERVATION_GRACE_SECONDS", "300"))
+IDEMPOTENCY_KEY_TTL_SECONDS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600)))
+
+PAYMENT_PROVIDER_URL = os.environ.get("PAYMENT_PROVIDER_URL", "http://127.0.0.1:58100")
+PAYMENT_PROVIDER_API_KEY = os.environ.get("PAYMENT_PROVIDER_API_KEY", "sk_local_demo")
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_PROVIDER_TIMEOUT_SECONDS", "3"))
+PAYMENT_WEBHOOK_SECRET = os.environ.get("PAYMENT_WEBHOOK_SECRET", "whsec_local_demo")
+# A processing payment older than this is checked against the provider by reconciliation.
+PAYMENT_RECONCILE_AFTER_SECONDS = float(os.environ.get("PAYMENT_RECONCILE_AFTER_SECONDS", "60"))
+# A payment the provider has no record of after this long is failed, so the shopper can pay again.
+PAYMENT_ABANDON_AFTER_SECONDS = float(os.environ.get("PAYMENT_ABANDON_AFTER_SECONDS", "600"))
 
 # --- HTTP API -------------------------------------------------------------
 

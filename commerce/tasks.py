@@ -26,3 +26,13 @@ def record_worker_heartbeat() -> float:
         client.close()
     log.info("worker_heartbeat_recorded", at=now)
     return now
+
+
+@shared_task(name="commerce.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Delete idempotency keys past their expiry; safe to run twice."""
+    from commerce.idempotency import purge_expired_keys
+
+    deleted = purge_expired_keys()
+    log.info("idempotency_keys_purged", deleted=deleted)
+    return deleted
