@@ -1,0 +1,3 @@
+from payments.simulator.cli import main
+
+raise SystemExit(main())
