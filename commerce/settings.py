@@ -79,7 +79,7 @@ TEMPLATES = [
 # --- Services -------------------------------------------------------------
 
 DATABASE_URL = os.environ.get(
-    "DATABASE_URL", "postgres://commerce:commerce@127.0.0.1:55432/commerce"
+    "DATABASE_URL", "postgres://commerce:commerce@127.0.0.1:25432/commerce"
 )
 DATABASES = {
     # ATOMIC_REQUESTS stays off: service functions open their transactions
@@ -90,9 +90,9 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast when PostgreSQL is down, so /readyz and the API answer 503 quickly.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
-KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
-OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:59200")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
+KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:29200")
 
 CACHES = {
     "default": {
@@ -104,8 +104,8 @@ CACHES = {
 
 # --- Celery ---------------------------------------------------------------
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:56379/1")
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:56379/2")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:26379/1")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:26379/2")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -152,7 +152,7 @@ ORDER_PAYMENT_WINDOW_SECONDS = int(os.environ.get("ORDER_PAYMENT_WINDOW_SECONDS"
 RESERVATION_GRACE_SECONDS = int(os.environ.get("RESERVATION_GRACE_SECONDS", "300"))
 IDEMPOTENCY_KEY_TTL_SECONDS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600)))
 
-PAYMENT_PROVIDER_URL = os.environ.get("PAYMENT_PROVIDER_URL", "http://127.0.0.1:58100")
+PAYMENT_PROVIDER_URL = os.environ.get("PAYMENT_PROVIDER_URL", "http://127.0.0.1:28100")
 PAYMENT_PROVIDER_API_KEY = os.environ.get("PAYMENT_PROVIDER_API_KEY", "sk_local_demo")
 PAYMENT_PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_PROVIDER_TIMEOUT_SECONDS", "3"))
 PAYMENT_WEBHOOK_SECRET = os.environ.get("PAYMENT_WEBHOOK_SECRET", "whsec_local_demo")

@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 logger = structlog.get_logger(__name__)
 
-DEFAULT_PROVIDER_URL = "http://127.0.0.1:58100"
+DEFAULT_PROVIDER_URL = "http://127.0.0.1:28100"
 DEFAULT_API_KEY = "sk_local_demo"
 DEFAULT_TIMEOUT_SECONDS = 3.0
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -469,7 +469,7 @@ def _error_for(method: str, path: str, status_code: int, body: dict[str, Any] | 
 def get_gateway() -> SimulatorGateway:
     """Build the gateway from Django settings, read at call time so that tests can override them.
 
-    Settings: PAYMENT_PROVIDER_URL (default http://127.0.0.1:58100),
+    Settings: PAYMENT_PROVIDER_URL (default http://127.0.0.1:28100),
     PAYMENT_PROVIDER_API_KEY (default sk_local_demo) and
     PAYMENT_PROVIDER_TIMEOUT_SECONDS (default 3).
     """

@@ -21,8 +21,8 @@ from payments.simulator.server import SimulatorServer
 from payments.simulator.state import ProviderState
 from payments.simulator.webhooks import RetryPolicy, WebhookDispatcher
 
-DEFAULT_PORT = 58100
-DEFAULT_WEBHOOK_URL = "http://127.0.0.1:58000/api/v1/payments/webhooks/provider/"
+DEFAULT_PORT = 28100
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:28000/api/v1/payments/webhooks/provider/"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_demo"
 DEFAULT_API_KEY = "sk_local_demo"
 

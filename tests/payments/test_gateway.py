@@ -416,5 +416,5 @@ def test_get_gateway_defaults(settings):
 
     gateway = get_gateway()
 
-    assert gateway.base_url == "http://127.0.0.1:58100"
+    assert gateway.base_url == "http://127.0.0.1:28100"
     assert gateway.timeout_seconds == 3.0

@@ -415,8 +415,8 @@ def test_cli_options_from_environment():
     assert from_environment.api_key == "sk_env"
     assert from_environment.latency_ms == (5, 10)
     assert defaults.host == "127.0.0.1"
-    assert defaults.port == 58100
-    assert defaults.webhook_url == "http://127.0.0.1:58000/api/v1/payments/webhooks/provider/"
+    assert defaults.port == 28100
+    assert defaults.webhook_url == "http://127.0.0.1:28000/api/v1/payments/webhooks/provider/"
     assert defaults.api_key == "sk_local_demo"
     assert defaults.webhook_secret == "whsec_local_demo"
     assert defaults.latency_ms == (20, 80)
