@@ -93,6 +93,8 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
 KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:29200")
+# Topics are <prefix>.<aggregate type>; tests use a prefix of their own per run.
+KAFKA_TOPIC_PREFIX = os.environ.get("KAFKA_TOPIC_PREFIX", "commerce")
 
 CACHES = {
     "default": {
