@@ -14,6 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
+from cdc.event_schemas import validate_payload
 from commerce.logging import get_logger
 from commerce.models import OutboxEvent
 
@@ -39,14 +40,17 @@ def outbox_write(
 ) -> OutboxEvent:
     """Insert one event row in the caller's transaction.
 
-    Raises RuntimeError outside a transaction: an event written on its own
-    could commit without its change, or the change without its event.
+    Raises RuntimeError outside a transaction (an event written on its own
+    could commit without its change, or the change without its event), and
+    InvalidEventPayload or UnknownEventType when the payload does not match
+    the event's JSON Schema.
     """
     if not connection.in_atomic_block:
         raise RuntimeError(f"outbox_write({event_type}) must run inside the transaction that makes the change.")
 
     normalized = json.loads(json.dumps(payload, cls=_EventEncoder))
-    # TODO: validate `normalized` against the event's JSON Schema before the commit.
+    # Raises before the insert, so the caller's whole transaction rolls back.
+    validate_payload(event_type, schema_version, normalized)
     event = OutboxEvent.objects.create(
         event_type=event_type,
         schema_version=schema_version,
