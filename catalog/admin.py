@@ -5,7 +5,12 @@ from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
 from catalog.models import Category, Product, ProductImage, ProductVariant
-from catalog.services import product_bump_version, product_refresh_price_range
+from catalog.services import (
+    product_delete,
+    product_record_change,
+    product_record_event,
+    product_refresh_price_range,
+)
 
 
 @admin.register(Category)
@@ -56,7 +61,17 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         something_changed = form.has_changed() or any(formset.has_changed() for formset in formsets)
         if change and something_changed:
-            product_bump_version(product_id=form.instance.pk)
+            was_published = form.initial.get("published", form.instance.published)
+            product_record_change(product_id=form.instance.pk, was_published=was_published)
         elif not change:
             # A new product starts at version 1; only its price range needs filling in.
             product_refresh_price_range(product_id=form.instance.pk)
+            product_record_event(product_id=form.instance.pk, event_type="product.created")
+
+    def delete_model(self, request, obj):
+        product_delete(product_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        # One transaction per product, each with its product.deleted event.
+        for product_id in queryset.values_list("pk", flat=True):
+            product_delete(product_id=product_id)

@@ -12,7 +12,12 @@ from typing import Any, Literal
 from django.db import transaction
 
 from catalog.models import Product, ProductImage, ProductVariant
-from catalog.services import category_get_or_create_path, product_bump_version, product_refresh_price_range
+from catalog.services import (
+    category_get_or_create_path,
+    product_record_change,
+    product_record_event,
+    product_refresh_price_range,
+)
 from catalog.shopify_csv import ProductRecord, RowError, VariantRecord
 from commerce.logging import get_logger
 from inventory.services import stock_set_on_hand
@@ -106,6 +111,7 @@ def product_import(*, record: ProductRecord, currency: str, actor: str) -> Impor
         # The row lock makes the import the product's single writer while it runs.
         product = Product.objects.select_for_update().filter(handle=record.handle).first()
         created = product is None
+        was_published = product.published if product is not None else False
         changed = False
         if product is None:
             product = Product.objects.create(handle=record.handle, **product_fields)
@@ -120,9 +126,10 @@ def product_import(*, record: ProductRecord, currency: str, actor: str) -> Impor
 
         if created:
             product_refresh_price_range(product_id=product.pk)
+            product_record_event(product_id=product.pk, event_type="product.created")
             version = 1
         elif changed:
-            version = product_bump_version(product_id=product.pk)
+            version = product_record_change(product_id=product.pk, was_published=was_published)
         else:
             version = product.version
 

@@ -12,7 +12,8 @@ from decimal import Decimal
 from django.db import transaction
 
 from catalog.models import Category, Product, ProductVariant
-from catalog.services import category_get_or_create_path
+from catalog.services import category_get_or_create_path, product_event_payload
+from commerce.outbox import outbox_write_many
 from inventory.services import stock_receive_new_skus
 
 CATEGORY_TREE = {
@@ -113,6 +114,18 @@ def seed_catalog(*, products: int, seed: int, currency: str, batch_size: int = 2
                 variants.extend(product_variants)
                 stock.update(product_stock)
             ProductVariant.objects.bulk_create(variants)
+            outbox_write_many(
+                [
+                    {
+                        "event_type": "product.created",
+                        "aggregate_type": "product",
+                        "aggregate_id": product.pk,
+                        "aggregate_version": product.version,
+                        "payload": product_event_payload(product),
+                    }
+                    for product, _, _ in fresh
+                ]
+            )
             stock_receive_new_skus(levels=stock, reason="synthetic catalog seed", actor="seed_catalog")
 
         result.created += len(fresh)

@@ -12,6 +12,59 @@ from django.db.models import F, Max, Min
 from django.utils.text import slugify
 
 from catalog.models import Category, Product, ProductVariant
+from commerce.outbox import outbox_write
+
+
+def product_event_payload(product: Product) -> dict:
+    return {
+        "product_id": product.pk,
+        "handle": product.handle,
+        "version": product.version,
+        "published": product.published,
+        "price_min": product.price_min,
+        "price_max": product.price_max,
+        "currency": product.currency,
+    }
+
+
+def product_record_event(*, product_id: int, event_type: str) -> None:
+    """Write a product event at the product's current version, in the caller's transaction.
+
+    `event_type` is product.created, product.updated, product.unpublished or
+    product.deleted. Read models use the version to ignore older events.
+    """
+    product = Product.objects.get(pk=product_id)
+    outbox_write(
+        event_type=event_type,
+        aggregate_type="product",
+        aggregate_id=str(product.pk),
+        aggregate_version=product.version,
+        payload=product_event_payload(product),
+    )
+
+
+def product_record_change(*, product_id: int, was_published: bool) -> int:
+    """Bump the version after a change and write product.updated, or product.unpublished when it went off sale."""
+    version = product_bump_version(product_id=product_id)
+    is_published = Product.objects.values_list("published", flat=True).get(pk=product_id)
+    event_type = "product.unpublished" if was_published and not is_published else "product.updated"
+    product_record_event(product_id=product_id, event_type=event_type)
+    return version
+
+
+def product_delete(*, product_id: int) -> None:
+    """Delete a product, writing product.deleted one version above its last, so no older event revives it."""
+    with transaction.atomic():
+        product = Product.objects.select_for_update().get(pk=product_id)
+        product.version += 1
+        outbox_write(
+            event_type="product.deleted",
+            aggregate_type="product",
+            aggregate_id=str(product.pk),
+            aggregate_version=product.version,
+            payload={**product_event_payload(product), "published": False},
+        )
+        product.delete()
 
 
 def product_bump_version(*, product_id: int) -> int:

@@ -69,3 +69,32 @@ def outbox_write(
         aggregate_version=aggregate_version,
     )
     return event
+
+
+def outbox_write_many(events: list[dict[str, Any]]) -> int:
+    """Insert many events at once (bulk catalog seeding); each dict takes outbox_write's keyword arguments.
+
+    Validates every payload first, so either all rows are written or none.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("outbox_write_many must run inside the transaction that makes the change.")
+
+    rows = []
+    now = timezone.now()
+    for event in events:
+        schema_version = event.get("schema_version", 1)
+        normalized = json.loads(json.dumps(event["payload"], cls=_EventEncoder))
+        validate_payload(event["event_type"], schema_version, normalized)
+        rows.append(
+            OutboxEvent(
+                event_type=event["event_type"],
+                schema_version=schema_version,
+                aggregate_type=event["aggregate_type"],
+                aggregate_id=str(event["aggregate_id"]),
+                aggregate_version=event["aggregate_version"],
+                occurred_at=now,
+                payload=normalized,
+            )
+        )
+    OutboxEvent.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
