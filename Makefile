@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := bash compose/native/stack.sh
 
-.PHONY: help venv stack-up stack-down stack-status migrate demo test
+.PHONY: help venv stack-up stack-down stack-status migrate demo test loadtest
 
 help:
 	@echo "make demo          start the stack and run the API, worker and beat (Ctrl-C stops)"
@@ -13,6 +13,7 @@ help:
 	@echo "make stack-up      start PostgreSQL, Redis, Kafka and OpenSearch on 127.0.0.1"
 	@echo "make stack-down    stop the services that stack-up started"
 	@echo "make stack-status  show each service, its address and whether it answers"
+	@echo "make loadtest      run Locust against the running demo, then the consistency audit"
 
 # The stamp file re-installs only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -40,3 +41,15 @@ demo: venv
 
 test: venv stack-up
 	$(BIN)/pytest
+
+# Runs against the API that `make demo` serves; reports land in .loadtest/.
+USERS ?= 50
+DURATION ?= 2m
+SPAWN_RATE ?= 10
+API_PORT ?= 28000
+loadtest: venv
+	mkdir -p .loadtest
+	$(BIN)/locust -f loadtest/locustfile.py --headless --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--run-time $(DURATION) --host http://127.0.0.1:$(API_PORT) \
+		--csv .loadtest/run --html .loadtest/report.html --only-summary || true
+	$(BIN)/python manage.py audit_consistency --settle 60

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: start the stack, migrate, load a catalog, create the staff user,
-# then run the API, a Celery worker and beat under honcho until Ctrl-C.
+# then run the Procfile (API, Celery worker and beat, payment simulator) under
+# honcho until Ctrl-C.
 # Services that were already running before the demo are left running on exit;
 # the ones the demo started are stopped.
 set -euo pipefail
@@ -13,15 +14,18 @@ DEMO_ADMIN_USER="${DEMO_ADMIN_USER:-admin}"
 DEMO_ADMIN_PASSWORD="${DEMO_ADMIN_PASSWORD:-admin}"
 export API_PORT LOG_FORMAT="${LOG_FORMAT:-console}"
 
-stack_was_up=0
-if bash compose/native/stack.sh status >/dev/null 2>&1; then
-    stack_was_up=1
-fi
+# Remember which services were down, so Ctrl-C stops only what this demo started.
+started_here=()
+for service in postgres redis kafka opensearch; do
+    if ! bash compose/native/stack.sh status "$service" >/dev/null 2>&1; then
+        started_here+=("$service")
+    fi
+done
 
 stop_stack() {
-    if [ "$stack_was_up" = 0 ]; then
-        echo "demo: stopping the services it started"
-        bash compose/native/stack.sh down || true
+    if ((${#started_here[@]})); then
+        echo "demo: stopping the services it started: ${started_here[*]}"
+        bash compose/native/stack.sh down "${started_here[@]}" || true
     fi
 }
 trap stop_stack EXIT
