@@ -6,11 +6,13 @@ through these functions, so the version rule lives in one place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from django.db import transaction
 from django.db.models import F, Max, Min
 from django.utils.text import slugify
 
+from catalog.cache import invalidate_product_after_commit
 from catalog.models import Category, Product, ProductVariant
 from commerce.outbox import outbox_write
 
@@ -49,6 +51,9 @@ def product_record_change(*, product_id: int, was_published: bool) -> int:
     is_published = Product.objects.values_list("published", flat=True).get(pk=product_id)
     event_type = "product.unpublished" if was_published and not is_published else "product.updated"
     product_record_event(product_id=product_id, event_type=event_type)
+    # TODO: the catalog event consumer will call catalog.cache.invalidate_product for
+    # this event. Until it exists, this in-process call keeps the cache converging.
+    transaction.on_commit(partial(invalidate_product_after_commit, product_id=product_id, version=version))
     return version
 
 
@@ -65,6 +70,10 @@ def product_delete(*, product_id: int) -> None:
             payload={**product_event_payload(product), "published": False},
         )
         product.delete()
+        # TODO: moves to the catalog event consumer with product.deleted, like the call above.
+        transaction.on_commit(
+            partial(invalidate_product_after_commit, product_id=product_id, version=product.version)
+        )
 
 
 def product_bump_version(*, product_id: int) -> int:
