@@ -141,6 +141,12 @@ CELERY_BEAT_SCHEDULE = {
     "commerce-purge-idempotency-keys": {"task": "commerce.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }
 
+# --- Kafka consumers (cdc.consumers) -----------------------------------------
+
+# Handler attempts before a message goes to <topic>.dlq, and the first backoff (it doubles).
+CDC_CONSUMER_MAX_ATTEMPTS = int(os.environ.get("CDC_CONSUMER_MAX_ATTEMPTS", "3"))
+CDC_CONSUMER_RETRY_BACKOFF_SECONDS = float(os.environ.get("CDC_CONSUMER_RETRY_BACKOFF_SECONDS", "0.5"))
+
 # --- Catalog --------------------------------------------------------------
 
 # Shopify's product export carries no currency, so imports price in this one.

@@ -1,0 +1,68 @@
+"""The consumer base class: a name, the topics to read, the event types to apply and a handler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from django.conf import settings
+
+from cdc.envelope import Envelope, topic_for
+
+
+class InvalidEvent(Exception):
+    """Raised by a handler for an event it can never apply, so it is dead-lettered without retries."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Kafka position an event was read from; for a re-driven dead letter, the position before dead-lettering."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventConsumer:
+    """Base class of a consumer: subclasses set the class attributes and implement `handle`.
+
+    `handle` runs inside the transaction that also inserts the consumer's
+    ProcessedEvent row, so its writes and the deduplication record commit or
+    roll back together. It must not call the network (Kafka, HTTP, email):
+    a retry or a redelivery would repeat the call, and a lock held across it
+    blocks the other writers.
+    """
+
+    # Registry key and suffix of the consumer group id. Renaming it starts a
+    # new group, which reads the topics again from the earliest offset.
+    name: ClassVar[str]
+    # Aggregate types whose topics the consumer subscribes to, e.g. ("order",).
+    aggregate_types: ClassVar[tuple[str, ...]]
+    # Event types to apply; None applies every type on the subscribed topics.
+    # Other types are skipped, and their offsets are committed like any other.
+    event_types: ClassVar[frozenset[str] | None] = None
+
+    def topics(self) -> list[str]:
+        return [topic_for(aggregate_type) for aggregate_type in self.aggregate_types]
+
+    def group_id(self) -> str:
+        return f"{settings.KAFKA_TOPIC_PREFIX}.{self.name}"
+
+    def accepts(self, envelope: Envelope) -> bool:
+        return self.event_types is None or envelope.type in self.event_types
+
+    def is_stale(self, envelope: Envelope) -> bool:
+        """Tell whether the consumer's state already reflects this aggregate version or a newer one.
+
+        The default returns False, so deduplication relies on event ids alone.
+        A read model that stores the version it last applied per aggregate
+        overrides this to compare it with `envelope.aggregate_version`, which
+        also drops an old event that arrives after a newer one (a re-driven
+        dead letter, or a replay). The hook runs inside the handler's
+        transaction, after the ProcessedEvent row was inserted, so it may lock
+        the read model's row before reading the version.
+        """
+        return False
+
+    def handle(self, envelope: Envelope, source: Source) -> None:
+        """Apply one event; raise InvalidEvent for an event that no retry can fix."""
+        raise NotImplementedError(f"{type(self).__name__} must implement handle().")
