@@ -120,3 +120,29 @@ def check_dependencies(timeout: float | None = None) -> dict[str, dict]:
     if down:
         log.warning("dependencies_down", services=down)
     return results
+
+
+def check_cdc(timeout: float | None = None) -> dict:
+    """Collect relay and consumer lag for the `cdc` block of /readyz.
+
+    Lag is information, not a readiness condition: a lagging relay or
+    consumer must not take the API out of the load balancer, because checkout
+    keeps working while events wait in the outbox. So this never raises, and
+    a section that could not be collected contains an "error" instead.
+    """
+    from cdc.relay.config import RelayConfig
+    from cdc.relay.status import collect_status
+
+    timeout = timeout if timeout is not None else settings.READINESS_TIMEOUT_SECONDS
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-cdc")
+    try:
+        future = pool.submit(collect_status, slot=RelayConfig.from_settings().slot, timeout=timeout)
+        # collect_status sends several requests in a row, each with `timeout`, so allow about two of them.
+        return future.result(timeout=timeout * 2 + 1.0)
+    except FutureTimeout:
+        return {"error": f"timed out after {timeout * 2 + 1.0}s"}
+    except Exception as exc:  # noqa: BLE001 - lag must never fail readiness, whatever went wrong.
+        log.warning("cdc_status_failed", error=str(exc), error_type=type(exc).__name__)
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
