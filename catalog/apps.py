@@ -6,3 +6,7 @@ class CatalogConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "catalog"
+
+    def ready(self) -> None:
+        # Registers the search-indexer consumer with the cdc consumer registry.
+        from catalog import consumers  # noqa: F401

@@ -45,6 +45,10 @@ else
     "$BIN/python" manage.py seed_catalog --products "$DEMO_PRODUCTS"
 fi
 
+# Build the search index from PostgreSQL once; the search-indexer consumer keeps it current.
+echo "demo: building the search index"
+"$BIN/python" manage.py reindex_catalog
+
 echo "demo: ensuring staff user '$DEMO_ADMIN_USER'"
 DEMO_ADMIN_USER="$DEMO_ADMIN_USER" DEMO_ADMIN_PASSWORD="$DEMO_ADMIN_PASSWORD" \
     "$BIN/python" manage.py ensure_demo_admin
