@@ -134,7 +134,9 @@ def product_import(*, record: ProductRecord, currency: str, actor: str) -> Impor
             version = product.version
 
         stock_changes = 0
-        for variant in record.variants:
+        # SKU order, the order reserve() locks stock rows in, so an import and a
+        # multi-line checkout of the same SKUs cannot deadlock.
+        for variant in sorted(record.variants, key=lambda variant: variant.sku):
             if variant.inventory_quantity is None:
                 continue
             stock_changes += stock_set_on_hand(

@@ -7,6 +7,7 @@ from django.utils.text import slugify
 from catalog.models import Category, Product, ProductImage, ProductVariant
 from catalog.services import category_get_or_create_path, product_refresh_price_range
 from inventory.models import StockItem
+from inventory.services import receive
 
 
 def make_category(*names: str) -> Category:
@@ -63,3 +64,11 @@ class StockItemFactory(factory.django.DjangoModelFactory):
     sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
     on_hand = 10
     reserved = 0
+
+
+def make_stock(sku: str, on_hand: int) -> StockItem:
+    """Create a stock row through inventory's service, so the ledger agrees with `on_hand`.
+
+    StockItemFactory writes no ledger row, which reconciliation reports as drift.
+    """
+    return receive(sku=sku, quantity=on_hand, reason="test stock", actor="tests")
