@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from commerce.logging import get_logger
+from inventory.events import record_stock_changed
 from inventory.models import StockItem, StockMovement
 from inventory.selectors import StockDrift, stock_drift
 from inventory.services.counters import stock_lock_or_create_item
@@ -81,7 +82,7 @@ def _repair(*, sku: str, actor: str) -> bool:
         StockItem.objects.filter(pk=item.pk).update(
             on_hand=drift.expected_on_hand, reserved=drift.expected_reserved, updated_at=timezone.now()
         )
-        StockMovement.objects.create(
+        repair = StockMovement.objects.create(
             sku=sku,
             kind=StockMovement.Kind.RECONCILIATION,
             quantity=0,
@@ -91,6 +92,7 @@ def _repair(*, sku: str, actor: str) -> bool:
             ),
             actor=actor,
         )
+        record_stock_changed([repair])
 
     log.warning(
         "stock_counters_repaired",

@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from commerce.errors import ConflictError, DomainError, NotFoundError
 from commerce.logging import get_logger
+from inventory.events import record_reservation_event, record_stock_changed
 from inventory.models import Reservation, ReservationLine, StockMovement
 from inventory.selectors import availability_by_sku
 from inventory.services.counters import stock_sell_reserved, stock_try_reserve, stock_unreserve
@@ -135,7 +136,7 @@ def commit(*, reference: str, actor: str = "system") -> Reservation:
         reservation.status = Status.COMMITTED
         reservation.save(update_fields=["status", "updated_at"])
         stock_sell_reserved(quantities=quantities)
-        StockMovement.objects.bulk_create(
+        sales = StockMovement.objects.bulk_create(
             [
                 StockMovement(
                     sku=sku,
@@ -147,6 +148,7 @@ def commit(*, reference: str, actor: str = "system") -> Reservation:
                 for sku, quantity in sorted(quantities.items())
             ]
         )
+        record_stock_changed(sales)
         _record_transition(reservation, event="reservation_committed", skus=sorted(quantities))
     return reservation
 
@@ -337,8 +339,7 @@ def _ended_error(reservation: Reservation, *, action: str) -> ConflictError:
 
 
 def _record_transition(reservation: Reservation, *, event: str, skus: list[str] | None = None) -> None:
-    # TODO: write the reservation event to the transactional outbox here, in
-    # the caller's transaction, once commerce provides the outbox writer.
+    record_reservation_event(reservation, event=event)
     # The log line waits for COMMIT, so a rolled-back change is never logged as done.
     transaction.on_commit(
         partial(log.info, event, reservation_id=reservation.pk, reference=reservation.reference, skus=skus)

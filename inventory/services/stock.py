@@ -13,6 +13,7 @@ from django.db import transaction
 
 from commerce.errors import ConflictError, DomainError, NotFoundError
 from commerce.logging import get_logger
+from inventory.events import record_stock_changed
 from inventory.models import StockItem, StockMovement
 from inventory.services.counters import stock_lock_item, stock_lock_or_create_item
 
@@ -76,7 +77,7 @@ def stock_receive_new_skus(*, levels: Mapping[str, int], reason: str, actor: str
             [StockItem(sku=sku, on_hand=quantity) for sku, quantity in new_levels.items()],
             batch_size=batch_size,
         )
-        StockMovement.objects.bulk_create(
+        movements = StockMovement.objects.bulk_create(
             [
                 StockMovement(
                     sku=sku, kind=StockMovement.Kind.RECEIPT, quantity=quantity, reason=reason, actor=actor
@@ -86,6 +87,7 @@ def stock_receive_new_skus(*, levels: Mapping[str, int], reason: str, actor: str
             ],
             batch_size=batch_size,
         )
+        record_stock_changed(movements)
     return len(new_levels)
 
 
@@ -181,7 +183,8 @@ def _apply_on_hand_change(*, item: StockItem, kind: str, quantity: int, reason: 
     # The caller holds the row lock, so the counter and its ledger row change together.
     item.on_hand += quantity
     item.save(update_fields=["on_hand", "updated_at"])
-    StockMovement.objects.create(sku=item.sku, kind=kind, quantity=quantity, reason=reason, actor=actor)
+    movement = StockMovement.objects.create(sku=item.sku, kind=kind, quantity=quantity, reason=reason, actor=actor)
+    record_stock_changed([movement])
 
 
 def _require_within_limit(*, item: StockItem, quantity: int) -> None:

@@ -17,6 +17,11 @@ REQUIRED_TYPES = {
     "product.updated",
     "product.unpublished",
     "product.deleted",
+    "stock.changed",
+    "reservation.made",
+    "reservation.committed",
+    "reservation.released",
+    "reservation.expired",
 }
 
 
