@@ -126,25 +126,65 @@ def check_outbox_drained() -> CheckResult:
     )
 
 
-# TODO: add the search-index drift, analytics projection and consumer-lag checks
-# once those read models exist.
-CHECKS: list[Callable[[], CheckResult]] = [
-    check_stock_bounds,
-    check_stock_counters,
-    check_captures,
-    check_order_totals,
-    check_outbox_drained,
-]
+def check_search_index() -> CheckResult:
+    from catalog.search.drift import drift_find
+
+    report = drift_find()
+    entries = [("missing", entry) for entry in report.missing] + [("stale", entry) for entry in report.stale]
+    entries += [("orphan", entry) for entry in report.orphans]
+    return CheckResult(
+        name="search_index_drift",
+        description="the search index holds every published product at its current version and nothing else",
+        checked=report.products,
+        violations=[{"product_id": entry.product_id, "problem": problem} for problem, entry in entries[:MAX_LISTED]],
+        violation_count=len(entries),
+    )
+
+
+def check_consumer_lag() -> CheckResult:
+    from django.conf import settings
+
+    from cdc.consumers.registry import consumer_names, get_consumer
+    from cdc.relay.status import consumer_group_lag
+
+    groups = consumer_group_lag(prefix=settings.KAFKA_TOPIC_PREFIX, timeout=5.0)["groups"]
+    wanted = {get_consumer(name).group_id() for name in consumer_names()}
+    lagging = [
+        {"group": group_id, "lag": details["lag"]}
+        for group_id, details in sorted(groups.items())
+        if group_id in wanted and details["lag"] > 0
+    ]
+    return CheckResult(
+        name="consumer_lag",
+        description="every running consumer group has consumed its topics to the end",
+        checked=len(wanted & set(groups)),
+        violations=lagging,
+    )
+
+
+# TODO: add the analytics projection check once the projection lands.
+CHECKS: dict[str, Callable[[], CheckResult]] = {
+    "stock_bounds": check_stock_bounds,
+    "stock_counters": check_stock_counters,
+    "one_capture_per_paid_order": check_captures,
+    "order_totals": check_order_totals,
+    "outbox_drained": check_outbox_drained,
+    "search_index_drift": check_search_index,
+    "consumer_lag": check_consumer_lag,
+}
 
 
 def run_audit(*, skip: set[str] | None = None) -> list[CheckResult]:
     """Run every check (except the names in `skip`) and return their results in a fixed order."""
     results = []
-    for check in CHECKS:
-        result = check()
-        if skip and result.name in skip:
-            result.violations = []
-            result.violation_count = None
-            result.skipped = "skipped by request"
+    for name, check in CHECKS.items():
+        if skip and name in skip:
+            results.append(CheckResult(name=name, description="", checked=0, skipped="skipped by request"))
+            continue
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - an unreachable service is a failed check, not a crash.
+            result = CheckResult(name=name, description="the check could not run", checked=0)
+            result.violations = [f"{type(exc).__name__}: {exc}"[:300]]
         results.append(result)
     return results
