@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "inventory",
     "payments",
     "cdc",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +90,20 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast when PostgreSQL is down, so /readyz and the API answer 503 quickly.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
+
+# The sales projection has a database and a role of its own (compose/postgres/bootstrap.sql).
+# analytics.router keeps analytics models there and every other model out of it.
+ANALYTICS_DATABASE_URL = os.environ.get(
+    "ANALYTICS_DATABASE_URL",
+    "postgres://commerce_analytics:commerce_analytics@127.0.0.1:25432/commerce_analytics",
+)
+DATABASES["analytics"] = dj_database_url.parse(ANALYTICS_DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+DATABASES["analytics"].setdefault("OPTIONS", {})
+DATABASES["analytics"]["OPTIONS"].setdefault("connect_timeout", 3)
+# Named after the default test database, so two test runs that use different
+# default databases on one server do not drop each other's analytics test database.
+DATABASES["analytics"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_analytics"}
+DATABASE_ROUTERS = ["analytics.router.AnalyticsRouter"]
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
 KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
@@ -139,6 +154,16 @@ CELERY_BEAT_SCHEDULE = {
     "orders-expire-overdue": {"task": "orders.tasks.expire_overdue_orders", "schedule": 10.0},
     "payments-reconcile": {"task": "payments.tasks.reconcile_payments", "schedule": 60.0},
     "commerce-purge-idempotency-keys": {"task": "commerce.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "catalog-check-search-drift": {
+        "task": "catalog.tasks.check_search_drift",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "analytics-reconcile-order-counts": {
+        "task": "analytics.tasks.reconcile_order_counts",
+        "schedule": 900.0,
+        "options": {"expires": 900.0},
+    },
 }
 
 # --- Kafka consumers (cdc.consumers) -----------------------------------------

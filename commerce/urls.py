@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/checkout/", CheckoutView.as_view(), name="checkout"),
     path("api/v1/orders/", include("orders.api.urls")),
     path("api/v1/payments/", include("payments.api.urls")),
+    path("api/v1/reports/", include("analytics.api.urls")),
 ]
 
 handler404 = "commerce.errors.handler404"

@@ -3,8 +3,8 @@
 The caller (the live runner or a replay) stores and commits the message's
 offset only after `MessageProcessor.process` returned, that is after the
 handler's transaction committed or the dead letter was acknowledged. A crash
-in between re-delivers the message, and its ProcessedEvent row turns the
-second delivery into a no-op.
+in between re-delivers the message, and the record that the consumer's
+`claim_event` wrote turns the second delivery into a no-op.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 import uuid
 
 from confluent_kafka import Message
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, close_old_connections, connections, transaction
 
 from cdc.consumers.base import EventConsumer, InvalidEvent, Source
 from cdc.consumers.config import ConsumerSettings
@@ -28,7 +28,7 @@ log = get_logger(__name__)
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
-    # The consumer's ProcessedEvent row exists: an earlier delivery committed.
+    # claim_event found the event recorded: an earlier delivery committed.
     DUPLICATE = "duplicate"
     # The is_stale hook found a newer aggregate version already applied.
     STALE = "stale"
@@ -58,8 +58,8 @@ def decode(message: Message) -> Envelope:
 
 def apply_event(consumer: EventConsumer, envelope: Envelope, source: Source) -> Outcome:
     """Run the handler and record the event id in one transaction, unless the event id is already recorded."""
-    with transaction.atomic():
-        if not _claim_event(consumer.name, envelope):
+    with transaction.atomic(using=consumer.database):
+        if not consumer.claim_event(envelope):
             return Outcome.DUPLICATE
         if consumer.is_stale(envelope):
             return Outcome.STALE
@@ -67,7 +67,7 @@ def apply_event(consumer: EventConsumer, envelope: Envelope, source: Source) -> 
     return Outcome.APPLIED
 
 
-def _claim_event(consumer_name: str, envelope: Envelope) -> bool:
+def claim_processed_event(consumer_name: str, envelope: Envelope) -> bool:
     """Insert the ProcessedEvent row first; return False when another delivery already committed it.
 
     ON CONFLICT DO NOTHING avoids a savepoint and a server-side error per
@@ -76,6 +76,7 @@ def _claim_event(consumer_name: str, envelope: Envelope) -> bool:
     The second insert waits for the first transaction to end. It then finds
     the row if that transaction committed, or inserts it if it rolled back.
     """
+    connection = connections[DEFAULT_DB_ALIAS]
     table = connection.ops.quote_name(ProcessedEvent._meta.db_table)
     # The table name comes from the model and every value is a parameter, so the f-string injects nothing.
     sql = (
@@ -87,11 +88,11 @@ def _claim_event(consumer_name: str, envelope: Envelope) -> bool:
         return cursor.fetchone() is not None
 
 
-def database_available() -> bool:
-    """Tell whether `SELECT 1` succeeds, after replacing a broken connection."""
+def database_available(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Tell whether `SELECT 1` succeeds on the database `using`, after replacing a broken connection."""
     close_old_connections()
     try:
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
         return False
@@ -123,7 +124,7 @@ class MessageProcessor:
         is not acknowledged, and RuntimeError when called inside a transaction,
         where "committed" would not mean committed.
         """
-        if connection.in_atomic_block:
+        if connections[self.consumer.database].in_atomic_block:
             raise RuntimeError("MessageProcessor.process must run outside a transaction, so each event commits on its own.")
 
         message_log = log.bind(
@@ -166,7 +167,7 @@ class MessageProcessor:
                 )
             # A handler may raise anything, and each failure is either retried or dead-lettered.
             except Exception as error:  # noqa: BLE001
-                if not database_available():
+                if not database_available(self.consumer.database):
                     # Every message would fail the same way, so an outage must not fill the dead-letter topic.
                     # NOTE: tests cover this branch with a simulated outage only, not with PostgreSQL stopped.
                     outage_checks += 1

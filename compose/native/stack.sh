@@ -376,7 +376,7 @@ postgres_check() {
     "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 3
 }
 
-# Create the commerce role and database, or reset their attributes, as the superuser.
+# Create the commerce and commerce_analytics roles and databases, or reset their attributes, as the superuser.
 postgres_bootstrap() {
     local location_file=$STACK_DIR/postgres-location password_file log_file
     log_file=$(log_file_of postgres)
@@ -393,7 +393,11 @@ postgres_bootstrap() {
         -h "$HOST" -p "$PG_PORT" -U commerce -d commerce -c 'SELECT 1' >/dev/null 2>>"$log_file"; then
         fail_with_log "$log_file" "postgres: the commerce role cannot log in to the commerce database"
     fi
-    log "postgres: role and database 'commerce' are ready"
+    if ! PGPASSWORD=commerce_analytics PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -At \
+        -h "$HOST" -p "$PG_PORT" -U commerce_analytics -d commerce_analytics -c 'SELECT 1' >/dev/null 2>>"$log_file"; then
+        fail_with_log "$log_file" "postgres: the commerce_analytics role cannot log in to the commerce_analytics database"
+    fi
+    log "postgres: roles and databases 'commerce' and 'commerce_analytics' are ready"
 }
 
 # ---------------------------------------------------------------- redis

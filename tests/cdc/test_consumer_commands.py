@@ -61,7 +61,7 @@ def test_replay_rejects_bad_timestamp(value, message):
 
 
 def test_unknown_consumer_name_rejected():
-    with pytest.raises(CommandError, match="Unknown consumer 'mailer'. Registered consumers: audit, notifications."):
+    with pytest.raises(CommandError, match="Unknown consumer 'mailer'. Registered consumers: analytics, audit, notifications, search-indexer."):
         call_command("run_consumer", "mailer")
 
 

@@ -242,7 +242,7 @@ def test_database_outage_not_dead_lettered(kafka_producer, make_envelope, kafka_
         original_handle(self, envelope, source)
 
     monkeypatch.setattr(AuditConsumer, "handle", handle)
-    monkeypatch.setattr(processing, "database_available", lambda: next(outage_checks, True))
+    monkeypatch.setattr(processing, "database_available", lambda using: next(outage_checks, True))
     # One attempt left would dead-letter at the first counted failure.
     settings.CDC_CONSUMER_MAX_ATTEMPTS = 1
 
