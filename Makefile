@@ -35,6 +35,7 @@ stack-status:
 
 migrate: venv stack-up
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py migrate --no-input --database analytics
 
 demo: venv
 	bash scripts/demo.sh

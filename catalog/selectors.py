@@ -51,6 +51,7 @@ class VariantPrice:
     product_title: str
     variant_title: str
     published: bool
+    category_slug: str | None
 
 
 def variant_prices(skus: Iterable[str]) -> dict[str, VariantPrice]:
@@ -59,7 +60,7 @@ def variant_prices(skus: Iterable[str]) -> dict[str, VariantPrice]:
     Never reads a cache or the search index: callers use it to decide what a
     shopper pays.
     """
-    variants = ProductVariant.objects.filter(sku__in=list(skus)).select_related("product")
+    variants = ProductVariant.objects.filter(sku__in=list(skus)).select_related("product__category")
     return {
         variant.sku: VariantPrice(
             sku=variant.sku,
@@ -70,6 +71,7 @@ def variant_prices(skus: Iterable[str]) -> dict[str, VariantPrice]:
             product_title=variant.product.title,
             variant_title=variant.title,
             published=variant.product.published,
+            category_slug=variant.product.category.slug if variant.product.category_id else None,
         )
         for variant in variants
     }

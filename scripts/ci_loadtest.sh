@@ -12,6 +12,7 @@ export API_PORT="${API_PORT:-28000}" LOG_FORMAT=json
 mkdir -p .loadtest
 
 "$BIN/python" manage.py migrate --no-input
+"$BIN/python" manage.py migrate --no-input --database analytics
 "$BIN/python" manage.py seed_catalog --products "${LOADTEST_PRODUCTS:-300}"
 "$BIN/python" manage.py reindex_catalog
 

@@ -34,6 +34,7 @@ bash compose/native/stack.sh up
 
 echo "demo: applying migrations"
 "$BIN/python" manage.py migrate --no-input
+"$BIN/python" manage.py migrate --no-input --database analytics
 
 if [ -n "${CATALOG:-}" ]; then
     # CATALOG may name several files separated by spaces.

@@ -686,6 +686,7 @@ parse_services() {
 print_env() {
     cat <<EOF
 export DATABASE_URL=postgres://commerce:commerce@$HOST:$PG_PORT/commerce
+export ANALYTICS_DATABASE_URL=postgres://commerce_analytics:commerce_analytics@$HOST:$PG_PORT/commerce_analytics
 export REDIS_URL=redis://$HOST:$REDIS_PORT/0
 export CELERY_BROKER_URL=redis://$HOST:$REDIS_PORT/1
 export CELERY_RESULT_BACKEND=redis://$HOST:$REDIS_PORT/2

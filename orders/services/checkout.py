@@ -124,9 +124,19 @@ def checkout(
                 "state": order.state,
                 "currency": currency,
                 "total": total,
-                "lines": [{"sku": item.sku, "quantity": item.quantity, "unit_price": prices[item.sku].price} for item in items],
+                "lines": [
+                    {
+                        "sku": item.sku,
+                        "quantity": item.quantity,
+                        "unit_price": prices[item.sku].price,
+                        "category": prices[item.sku].category_slug,
+                    }
+                    for item in items
+                ],
                 "payment_due_at": order.payment_due_at.isoformat(),
             },
+            # v2 adds each line's category slug, for sales reports per category.
+            schema_version=2,
         )
 
     log.info("order_placed", order_id=str(order.pk), cart_id=str(cart.pk), total=str(total), currency=currency)

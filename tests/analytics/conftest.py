@@ -44,38 +44,32 @@ def run_analytics(*, idle_timeout: float = 2) -> str:
     return output.getvalue().strip()
 
 
-def publish_outbox(producer: KafkaTestProducer, *, as_v2: Iterable[str] = ()) -> list[Envelope]:
+def publish_outbox(producer: KafkaTestProducer, *, as_v1: Iterable[str] = ()) -> list[Envelope]:
     """Publish every order event in the outbox in id order and delete the rows, as the relay does.
 
-    order.placed of the orders in `as_v2` is published as schema version 2,
-    with each line's category slug taken from the catalog.
+    Checkout writes order.placed v2; the orders in `as_v1` are published as
+    v1 instead, the way an older producer wrote them, to test both side by side.
     """
-    upgrade = {str(order_id) for order_id in as_v2}
+    downgrade = {str(order_id) for order_id in as_v1}
     published = []
     for row in OutboxEvent.objects.filter(aggregate_type="order").order_by("id"):
         envelope = Envelope.from_outbox(row)
-        if envelope.type == "order.placed" and envelope.aggregate_id in upgrade:
-            envelope = placed_as_v2(envelope)
+        if envelope.type == "order.placed" and envelope.aggregate_id in downgrade:
+            envelope = placed_as_v1(envelope)
         producer.send_envelope(envelope)
         row.delete()
         published.append(envelope)
     return published
 
 
-def placed_as_v2(envelope: Envelope) -> Envelope:
-    """Rewrite an order.placed v1 envelope as v2, the way a producer of v2 would write it."""
-    categories = {
-        variant.sku: (variant.product.category.slug if variant.product.category else None)
-        for variant in ProductVariant.objects.select_related("product__category").filter(
-            sku__in=[line["sku"] for line in envelope.payload["lines"]]
-        )
-    }
+def placed_as_v1(envelope: Envelope) -> Envelope:
+    """Rewrite an order.placed v2 envelope as v1, which carries no category per line."""
     payload = {
         **envelope.payload,
-        "lines": [{**line, "category": categories[line["sku"]]} for line in envelope.payload["lines"]],
+        "lines": [{key: value for key, value in line.items() if key != "category"} for line in envelope.payload["lines"]],
     }
-    validate_payload("order.placed", 2, payload)
-    return Envelope(**{**envelope.__dict__, "version": 2, "payload": payload})
+    validate_payload("order.placed", 1, payload)
+    return Envelope(**{**envelope.__dict__, "version": 1, "payload": payload})
 
 
 def stocked_product(*, price: str, category: tuple[str, ...] = (), on_hand: int = 50) -> ProductVariant:
