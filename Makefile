@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := bash compose/native/stack.sh
 
-.PHONY: help venv stack-up stack-down stack-status migrate demo test loadtest
+.PHONY: help venv stack-up stack-down stack-status migrate demo test loadtest bench
 
 help:
 	@echo "make demo          start the stack and run the API, worker and beat (Ctrl-C stops)"
@@ -14,6 +14,7 @@ help:
 	@echo "make stack-down    stop the services that stack-up started"
 	@echo "make stack-status  show each service, its address and whether it answers"
 	@echo "make loadtest      run Locust against the running demo, then the consistency audit"
+	@echo "make bench         run every benchmark under bench/ and print the ratios"
 
 # The stamp file re-installs only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -54,3 +55,11 @@ loadtest: venv
 		--run-time $(DURATION) --host http://127.0.0.1:$(API_PORT) \
 		--csv .loadtest/run --html .loadtest/report.html --only-summary || true
 	$(BIN)/python manage.py audit_consistency --settle 60
+
+# Every benchmark under bench/, each printing its ratio against the raw ceiling
+# measured in the same run; a few minutes in all. Needs the stack up.
+bench: venv stack-up
+	$(BIN)/python bench/inventory_hot_sku.py --workers 8 --duration 4 --rounds 2
+	$(BIN)/python bench/cdc_relay.py --events 10000 --latency-events 1000 --rate 300 --batch-size 1000
+	$(BIN)/python bench/product_detail_cache.py --products 200 --seconds 5 --rounds 2
+	$(BIN)/python bench/search_indexing.py --products 1000
