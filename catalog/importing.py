@@ -146,9 +146,11 @@ def product_import(*, record: ProductRecord, currency: str, actor: str) -> Impor
                 actor=actor,
             )
 
-    status: Literal["created", "updated", "unchanged"] = (
-        "created" if created else "updated" if changed else "unchanged"
-    )
+    status: Literal["created", "updated", "unchanged"] = "unchanged"
+    if created:
+        status = "created"
+    elif changed:
+        status = "updated"
     log.info("product_imported", product_id=product.pk, handle=record.handle, status=status, version=version)
     return ImportOutcome(status=status, variants=len(record.variants), stock_changes=stock_changes, version=version)
 

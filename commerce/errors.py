@@ -283,7 +283,7 @@ def handler500(request: HttpRequest):
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 problem+json when PostgreSQL is unreachable outside DRF views.
+    """Return 503 problem+json when PostgreSQL is unreachable outside DRF views.
 
     DRF's handler covers its own views; this covers the rest (Django views and
     the admin) so that a database outage never surfaces as a bare 500.

@@ -9,7 +9,7 @@ Field" and Stripe's practice:
 - same key while the first request still runs: 409, and the client retries.
 
 The saved response is inserted in the same transaction as the effect. A
-transaction-scoped advisory lock on (scope, key) tells a concurrent duplicate
+transaction-scoped advisory lock on (scope, key) shows a concurrent duplicate
 that the first request is still running, without leaving an "in progress" row
 behind if the process crashes: the lock dies with the transaction.
 

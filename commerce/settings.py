@@ -88,7 +88,7 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
 DATABASES["default"].setdefault("OPTIONS", {})
-# Fail fast when PostgreSQL is down, so /readyz and the API answer 503 quickly.
+# Fail fast when PostgreSQL is down, so /readyz and the API return 503 quickly.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 
 # The sales projection has a database and a role of its own (compose/postgres/bootstrap.sql).

@@ -8,13 +8,13 @@ from commerce.health import check_cdc, check_dependencies
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 while the process runs; touches no dependency."""
+    """Return 200 while the process runs, without touching any dependency."""
     return JsonResponse({"status": "ok"})
 
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when PostgreSQL, Redis, Kafka and OpenSearch all answer, else 503 naming each one down."""
+    """Return 200 when PostgreSQL, Redis, Kafka and OpenSearch all respond, else 503 naming each one down."""
     services = check_dependencies()
     down = sorted(name for name, result in services.items() if result["status"] != "up")
     # Relay and consumer lag are reported for operators but never make the process unready.

@@ -45,7 +45,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps([result.as_dict() for result in results], indent=2, default=str))
         else:
             for result in results:
-                status = "skipped" if result.skipped else ("ok" if result.ok else "FAILED")
+                status = "ok" if result.ok else "FAILED"
+                if result.skipped:
+                    status = "skipped"
                 self.stdout.write(
                     f"{status:8} {result.name:28} checked {result.checked}, violations {result.total_violations}"
                     f"  ({result.description})"
