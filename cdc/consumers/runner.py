@@ -25,6 +25,9 @@ from commerce.logging import get_logger
 
 log = get_logger(__name__)
 
+# How long an idle timeout waits for the first partition assignment.
+JOIN_WAIT_SECONDS = 30.0
+
 
 class ConsumerRunner:
     """Consume a consumer's topics as a member of its group until stopped, idle or at a message limit."""
@@ -35,6 +38,7 @@ class ConsumerRunner:
         self.stats: Counter[str] = Counter()
         self._stop_event = threading.Event()
         self._idle_since = time.monotonic()
+        self._assigned = False
         self._log = log.bind(consumer=consumer.name)
 
     def stop(self) -> None:
@@ -89,7 +93,10 @@ class ConsumerRunner:
 
             message = kafka_consumer.poll(self.settings.poll_timeout_seconds)
             if message is None:
-                if idle_timeout is not None and time.monotonic() - self._idle_since >= idle_timeout:
+                # Until the first assignment the group may still be forming (on a fresh
+                # broker that includes creating __consumer_offsets), which is not idleness.
+                limit = idle_timeout if self._assigned or idle_timeout is None else max(idle_timeout, JOIN_WAIT_SECONDS)
+                if limit is not None and time.monotonic() - self._idle_since >= limit:
                     self._log.info("consumer_idle_timeout", idle_timeout=idle_timeout)
                     return
                 continue
@@ -125,6 +132,7 @@ class ConsumerRunner:
 
     def _on_assign(self, kafka_consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._idle_since = time.monotonic()
+        self._assigned = True
         self._log.info("consumer_partitions_assigned", partitions=_describe(partitions))
 
     def _on_revoke(self, kafka_consumer: Consumer, partitions: list[TopicPartition]) -> None:
