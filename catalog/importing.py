@@ -179,13 +179,13 @@ def _sync_variants(product: Product, record: ProductRecord, *, currency: str) ->
 
 
 def _sync_images(product: Product, record: ProductRecord) -> bool:
-    wanted = [(image.src, image.position, image.alt_text) for image in sorted(record.images, key=lambda i: i.position)]
+    expected = [(image.src, image.position, image.alt_text) for image in sorted(record.images, key=lambda i: i.position)]
     stored = list(product.images.order_by("position", "id").values_list("src", "position", "alt_text"))
-    if wanted == stored:
+    if expected == stored:
         return False
 
     product.images.all().delete()
     ProductImage.objects.bulk_create(
-        [ProductImage(product=product, src=src, position=position, alt_text=alt) for src, position, alt in wanted]
+        [ProductImage(product=product, src=src, position=position, alt_text=alt) for src, position, alt in expected]
     )
     return True

@@ -25,16 +25,21 @@ from payments.services import (
 log = get_logger(__name__)
 
 RETRYABLE = (gateway_module.GatewayTimeout, gateway_module.GatewayUnavailable)
+# Provider calls that timed out or failed retry with jittered exponential backoff
+# (2 s doubling to 60 s, 8 times); reconciliation settles what is left after that.
+PROVIDER_RETRY_OPTIONS = {
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
 @shared_task(
     name="payments.tasks.capture_payment",
     bind=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=8,
+    **PROVIDER_RETRY_OPTIONS,
 )
 def capture_payment(self, intent_id: str) -> str:
     """Create the provider intent if needed, capture it, and record the outcome.
@@ -104,11 +109,7 @@ def _record_from_provider(intent: PaymentIntent, gateway, provider_intent_id: st
 @shared_task(
     name="payments.tasks.refund_payment",
     bind=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=8,
+    **PROVIDER_RETRY_OPTIONS,
 )
 def refund_payment(self, refund_id: str) -> str:
     """Send a pending refund to the provider and record the outcome."""
