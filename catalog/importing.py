@@ -86,9 +86,9 @@ def _check_sku_ownership(record: ProductRecord) -> None:
 def product_import(*, record: ProductRecord, currency: str, actor: str) -> ImportOutcome:
     """Create or update one product from its parsed record, in one transaction.
 
-    Raises ImportRowError when the record conflicts with the stored catalog (a
-    SKU owned by another product), and inventory's DomainError when a stock
-    level cannot be set; nothing of the product is written in either case.
+    Raises ImportRowError when the record conflicts with the stored catalog,
+    such as a SKU owned by another product. Raises inventory's DomainError when
+    a stock level cannot be set. Nothing of the product is written in either case.
     """
     with transaction.atomic():
         _check_sku_ownership(record)

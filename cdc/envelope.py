@@ -1,9 +1,8 @@
 """The Kafka wire format of outbox events, shared by the relay and the consumers.
 
-A message is keyed by the aggregate id (so one aggregate's events stay in one
-partition, in order), its value is the JSON envelope, and the envelope fields
-are repeated as headers so a consumer can route or skip without parsing the
-body.
+A message is keyed by the aggregate id, so one aggregate's events stay in one
+partition, in order. Its value is the JSON envelope. The envelope fields are
+repeated as headers, so a consumer can route or skip without parsing the body.
 """
 from __future__ import annotations
 

@@ -285,8 +285,8 @@ def handler500(request: HttpRequest):
 class DatabaseUnavailableMiddleware:
     """Return 503 problem+json when PostgreSQL is unreachable outside DRF views.
 
-    DRF's handler covers its own views; this covers the rest (Django views and
-    the admin) so that a database outage never surfaces as a bare 500.
+    DRF's handler covers its own views. This middleware covers the rest (Django
+    views and the admin), so a database outage never surfaces as a bare 500.
     """
 
     def __init__(self, get_response):

@@ -1,7 +1,7 @@
 """Readiness probes for each real dependency.
 
-Each probe returns None when the service answers, or a short reason when it
-does not. Probes run in parallel with a per-probe timeout, so /readyz answers
+Each probe returns None when the service responds, or a short reason when it
+does not. Probes run in parallel with a per-probe timeout, so /readyz responds
 within about READINESS_TIMEOUT_SECONDS even when every service hangs.
 """
 from __future__ import annotations

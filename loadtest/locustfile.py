@@ -80,7 +80,7 @@ class Shopper(HttpUser):
         )
 
     def idempotent_post(self, path: str, body: dict, name: str, attempts: int = 3):
-        """POST with one Idempotency-Key, retrying the same key on timeouts and 409 in-progress answers."""
+        """POST with one Idempotency-Key, retrying the same key on timeouts and 409 in-progress responses."""
         key = str(uuid.uuid4())
         response = None
         for attempt in range(attempts):
@@ -97,7 +97,7 @@ class Shopper(HttpUser):
                     response.success()
                     time.sleep(0.5 * (attempt + 1))
                     continue
-                # Business refusals (out of stock, price changed) are correct answers under load.
+                # Business refusals (out of stock, price changed) are correct responses under load.
                 if response.status_code in (409, 422):
                     response.success()
                 return response

@@ -2,7 +2,7 @@
 
 Runs from Celery beat and as `python manage.py reconcile_payments`. It covers
 what retries cannot: a capture task that gave up after timeouts whose capture
-went through, a worker that died after the provider answered, and webhooks
+went through, a worker that died after the provider responded, and webhooks
 that never arrived.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Celery entry points for payments: capture, refund and reconciliation.
 
 Celery may deliver a task twice (acks_late plus the Redis visibility timeout),
-and a worker may die between the provider's answer and our commit. Every task
+and a worker may die between the provider's response and our commit. Every task
 therefore starts by checking the entity's state, and every provider call
 reuses an idempotency key derived from our own ids, so a repeat returns the
 provider's saved result instead of charging again.
@@ -25,8 +25,8 @@ from payments.services import (
 log = get_logger(__name__)
 
 RETRYABLE = (gateway_module.GatewayTimeout, gateway_module.GatewayUnavailable)
-# Provider calls that timed out or failed retry with jittered exponential backoff
-# (2 s doubling to 60 s, 8 times); reconciliation settles what is left after that.
+# Provider calls that timed out or failed retry 8 times with jittered backoff,
+# from 2 s doubling to 60 s. Reconciliation settles what is left after that.
 PROVIDER_RETRY_OPTIONS = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 2,

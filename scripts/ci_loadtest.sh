@@ -38,7 +38,7 @@ curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null || {
     exit 1
 }
 
-# Locust exits non-zero when any request failed; the audit below is the verdict
+# Locust exits non-zero when any request failed. The audit below is the verdict
 # on consistency, so the run's own status is reported but does not stop it.
 "$BIN/locust" -f loadtest/locustfile.py --headless --users "$USERS" --spawn-rate 10 --run-time "$DURATION" \
     --host "http://127.0.0.1:$API_PORT" --csv .loadtest/run --html .loadtest/report.html --only-summary \

@@ -15,7 +15,7 @@ def product_cache_namespace(settings):
     """Give each test its own product-cache key prefix.
 
     Test databases roll back but Redis does not, so without this a body cached
-    by an earlier test would answer for a product with the same handle.
+    by an earlier test would be served for a product with the same handle.
     """
     import uuid
 

@@ -9,7 +9,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def client_no_raise() -> APIClient:
-    # Let Django's 500 handler answer instead of re-raising into the test.
+    # Let Django's 500 handler respond instead of re-raising into the test.
     return APIClient(raise_request_exception=False)
 
 

@@ -135,7 +135,7 @@ def test_declined_then_new_payment(provider, queued_captures):
 @pytest.mark.django_db
 def test_timeout_capture_went_through(provider, queued_captures, settings):
     shopper, order, _ = place_order()
-    # The provider captures, then answers after the client gave up.
+    # The provider captures, then responds after the client gave up.
     provider.set_faults(next_capture_outcomes=["timeout"], timeout_delay_ms=2500)
     settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS = 0.5
     intent = start_payment(shopper, order, queued_captures)
